@@ -1,0 +1,13 @@
+/**
+ * smolvm: real microVM sandboxes on a Linux host, from Node.
+ * @packageDocumentation
+ */
+export { SmolVM, type SmolVMOptions, type CallOptions, type VMInfo } from "./smolvm.js";
+export type { VMConfig, ResolvedConfig, NetworkMode } from "./config.js";
+export { RunResult, type RunOptions } from "./guest/command.js";
+export type { VMStatus } from "./state/store.js";
+export {
+  SmolVMError, VMNotFoundError, VMAlreadyExistsError, VMStateError, VMBootError, HostError, ImageError,
+  GuestConnectionError, PortForwardError, CommandError, CommandTimeoutError, CommandAbortedError, isSmolVMError,
+  type SmolVMErrorDetails,
+} from "./errors.js";

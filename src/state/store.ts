@@ -1,0 +1,126 @@
+/**
+ * The state store: one SQLite database per user (WAL, so several processes read and write safely).
+ * It records every VM and every port forward, so any process, and the CLI, can find them again.
+ */
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { VMAlreadyExistsError } from "../errors.js";
+import type { ResolvedConfig } from "../config.js";
+
+/** Lifecycle states, as recorded and as reported. */
+export type VMStatus = "created" | "running" | "stopped" | "error";
+
+/** One VM as recorded on disk. */
+export interface VMRecord {
+  id: string;
+  status: VMStatus;
+  config: ResolvedConfig;
+  /** The VM's folder (disk overlay, console log, QMP socket). */
+  dir: string;
+  pid?: number;
+  pidStartTime?: number;
+  /** Where the guest's SSH server is reached from the host. */
+  sshHost?: string;
+  sshPort?: number;
+  /** Base64 wire blob of the guest host key smolvm generated and pins. */
+  hostKey?: string;
+  /** The network mode in use and its resources (JSON, owned by the net module). */
+  network?: Record<string, unknown>;
+  error?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface Row {
+  id: string; status: string; config: string; dir: string; pid: number | null; pid_start: number | null;
+  ssh_host: string | null; ssh_port: number | null; host_key: string | null; network: string | null;
+  error: string | null; created_at: number; updated_at: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS vms (
+  id TEXT PRIMARY KEY, status TEXT NOT NULL, config TEXT NOT NULL, dir TEXT NOT NULL,
+  pid INTEGER, pid_start INTEGER, ssh_host TEXT, ssh_port INTEGER, host_key TEXT, network TEXT,
+  error TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS forwards (
+  vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+  host_port INTEGER NOT NULL, guest_port INTEGER NOT NULL, transport TEXT NOT NULL,
+  owner_pid INTEGER, owner_start INTEGER, detail TEXT, created_at INTEGER NOT NULL,
+  PRIMARY KEY (host_port)
+);
+`;
+
+function fromRow(r: Row): VMRecord {
+  return {
+    id: r.id, status: r.status as VMStatus, config: JSON.parse(r.config) as ResolvedConfig, dir: r.dir,
+    pid: r.pid ?? undefined, pidStartTime: r.pid_start ?? undefined, sshHost: r.ssh_host ?? undefined,
+    sshPort: r.ssh_port ?? undefined, hostKey: r.host_key ?? undefined,
+    network: r.network ? (JSON.parse(r.network) as Record<string, unknown>) : undefined,
+    error: r.error ?? undefined, createdAt: r.created_at, updatedAt: r.updated_at,
+  };
+}
+
+export class StateStore {
+  readonly db: Database.Database;
+
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    this.db = new Database(path, { timeout: 10_000 });
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("foreign_keys = ON");
+    this.db.exec(SCHEMA);
+  }
+
+  /** Records a new VM; a duplicate id is refused with `VMAlreadyExistsError`. */
+  insertVm(rec: Pick<VMRecord, "id" | "status" | "config" | "dir">): void {
+    const now = Date.now();
+    try {
+      this.db
+        .prepare("INSERT INTO vms (id, status, config, dir, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .run(rec.id, rec.status, JSON.stringify(rec.config), rec.dir, now, now);
+    } catch (e) {
+      if ((e as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+        throw new VMAlreadyExistsError(`A VM named ${rec.id} already exists; pick another vmId or delete it with "smolvm delete ${rec.id}".`, { vmId: rec.id });
+      }
+      throw e;
+    }
+  }
+
+  getVm(id: string): VMRecord | undefined {
+    const r = this.db.prepare("SELECT * FROM vms WHERE id = ?").get(id) as Row | undefined;
+    return r && fromRow(r);
+  }
+
+  listVms(): VMRecord[] {
+    return (this.db.prepare("SELECT * FROM vms ORDER BY created_at, id").all() as Row[]).map(fromRow);
+  }
+
+  /** Updates the given fields; `null` clears one. */
+  updateVm(id: string, fields: Partial<Omit<VMRecord, "id" | "createdAt" | "updatedAt">> | Record<string, unknown>): void {
+    const columns: Record<string, string> = {
+      status: "status", config: "config", dir: "dir", pid: "pid", pidStartTime: "pid_start", sshHost: "ssh_host",
+      sshPort: "ssh_port", hostKey: "host_key", network: "network", error: "error",
+    };
+    const sets: string[] = [];
+    const values: unknown[] = [];
+    for (const [k, v] of Object.entries(fields)) {
+      const col = columns[k];
+      if (!col) throw new Error(`unknown VM field ${k}`);
+      sets.push(`${col} = ?`);
+      values.push(v === undefined || v === null ? null : typeof v === "object" ? JSON.stringify(v) : v);
+    }
+    sets.push("updated_at = ?");
+    values.push(Date.now(), id);
+    this.db.prepare(`UPDATE vms SET ${sets.join(", ")} WHERE id = ?`).run(...values);
+  }
+
+  deleteVm(id: string): void {
+    this.db.prepare("DELETE FROM vms WHERE id = ?").run(id);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
