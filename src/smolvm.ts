@@ -34,6 +34,17 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** How to reach a running guest with an ordinary SSH client. */
+export interface SshEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  /** The per-user private key. */
+  identityFile: string;
+  /** A known_hosts line pinning the guest's host key. */
+  knownHostsLine: string;
+}
+
 /** A VM as `SmolVM.list()` reports it. */
 export interface VMInfo {
   vmId: string;
@@ -315,6 +326,19 @@ export class SmolVM implements AsyncDisposable {
       this.state = "deleted";
       log("%s: deleted", this.vmId);
     });
+  }
+
+  /**
+   * Where and how to reach the guest's SSH server with any SSH client.
+   * @throws {VMStateError} when the VM is not running.
+   */
+  sshEndpoint(): SshEndpoint {
+    const rec = this.ctx.store.getVm(this.vmId);
+    if (!rec || liveStatus(this.ctx, rec).status !== "running") {
+      throw new VMStateError(`Cannot reach SSH: VM is ${rec ? liveStatus(this.ctx, rec).status : "deleted"} (start it first).`, { vmId: this.vmId });
+    }
+    const known = `${rec.sshPort === 22 ? rec.sshHost : `[${rec.sshHost}]:${rec.sshPort}`} ssh-ed25519 ${rec.hostKey}`;
+    return { host: rec.sshHost!, port: rec.sshPort!, user: "root", identityFile: loadOrCreateUserKey(this.ctx.paths.keys).path, knownHostsLine: known };
   }
 
   /** Closes this handle's SSH connection; the VM keeps running. */
