@@ -65,15 +65,16 @@ class Collector {
   truncated = false;
   constructor(private readonly max: number, private readonly onChunk?: (c: Buffer) => void) {}
   push(c: Buffer): void {
-    this.onChunk?.(c);
+    // Keep the chunk before telling the listener, so output seen by the callback is in any error it causes.
     if (this.kept >= this.max) {
-      this.truncated = true;
-      return;
+      if (c.length) this.truncated = true;
+    } else {
+      const take = c.length <= this.max - this.kept ? c : c.subarray(0, this.max - this.kept);
+      if (take !== c) this.truncated = true;
+      this.chunks.push(take);
+      this.kept += take.length;
     }
-    const take = c.length <= this.max - this.kept ? c : c.subarray(0, this.max - this.kept);
-    if (take !== c) this.truncated = true;
-    this.chunks.push(take);
-    this.kept += take.length;
+    this.onChunk?.(c);
   }
   bytes(): Buffer {
     return Buffer.concat(this.chunks, this.kept);
@@ -127,8 +128,9 @@ export async function runCommand(conn: GuestConnection, command: string, opts: R
       if (settled) return;
       settled = true;
       cleanup();
-      const code = exitCode ?? (exitSignal ? 128 + (SIGNALS[exitSignal] ?? 0) : 255);
-      resolve(new RunResult(code, out.bytes(), err.bytes(), Math.round(performance.now() - started), exitSignal, out.truncated || err.truncated));
+      const sig = exitSignal?.replace(/^SIG/, "");
+      const code = exitCode ?? (sig ? 128 + (SIGNALS[sig] ?? 0) : 255);
+      resolve(new RunResult(code, out.bytes(), err.bytes(), Math.round(performance.now() - started), sig, out.truncated || err.truncated));
     });
   });
 }

@@ -14,7 +14,22 @@ export const GUEST_ENV_FILE = "/etc/smolvm/env.sh";
  * The user's text is appended verbatim on its own line, so its syntax is exactly its own.
  */
 export function wrapCommand(command: string, cmdId: string): string {
-  return `set -a; . ${GUEST_ENV_FILE} 2>/dev/null; set +a; export SMOLVM_CMD_ID=${cmdId}\n${command}`;
+  const prelude = `set -a; . ${GUEST_ENV_FILE} 2>/dev/null; set +a; export SMOLVM_CMD_ID=${cmdId}`;
+  return `${prelude}${startsBackgroundJob(command) ? `; ${BACKGROUND_DRAIN}` : ""}\n${command}`;
+}
+
+/**
+ * Background jobs inherit the channel's pipes. Once the command returns, dropbear closes them and the
+ * job's next write (an http.server log line, say) dies of EPIPE. On exit, this leaves a drain that
+ * reopens both pipes through /proc and discards what the jobs write until they close them. It waits a
+ * second first so that it never competes with dropbear for the command's own last output.
+ */
+const BACKGROUND_DRAIN =
+  "trap '(exec 5</proc/self/fd/1 6</proc/self/fd/2 >/dev/null 2>&1; sleep 1; cat <&5 >/dev/null & cat <&6 >/dev/null &) &' EXIT";
+
+/** True when the command line has an `&` that is not part of `&&`, `>&`, `&>` or `<&`. */
+export function startsBackgroundJob(command: string): boolean {
+  return /&/.test(command.replace(/&&|[<>]&|&>/g, ""));
 }
 
 /** Kills every process tagged with the id (the command, its children and its background jobs). */

@@ -60,6 +60,9 @@ export async function buildRootfs(opts: {
       // dash as root's shell: every command is a fresh shell, and bash costs far more to start under TCG.
       `--customize-hook=sed -i -e 's#^root:\\([^:]*\\):0:0:\\([^:]*\\):/root:.*#root:\\1:0:0:\\2:/root:/bin/sh#' "$1/etc/passwd"`,
       `--customize-hook=mkdir -p "$1/etc/smolvm" && : > "$1/etc/smolvm/env.sh"`,
+      // Never ship the host's resolver: lookups would hang (and point at a host-side address).
+      `--customize-hook=rm -f "$1/etc/resolv.conf" && : > "$1/etc/resolv.conf"`,
+      `--customize-hook=printf '127.0.0.1 localhost\\n::1 localhost ip6-localhost ip6-loopback\\n' > "$1/etc/hosts"`,
       `--customize-hook=rm -rf "$1/var/cache/apt/"*.bin "$1/var/lib/apt/lists/"*_Packages`,
       opts.spec.suite,
       tree,
