@@ -12,6 +12,7 @@ export const HOST_PACKAGES: Array<{ pkg: string; binary: string; why: string }> 
   { pkg: "iproute2", binary: "ip", why: "network namespaces, veth and TAP devices" },
   { pkg: "nftables", binary: "nft", why: "localhost port forwarding in privileged mode" },
   { pkg: "openssh-client", binary: "ssh", why: "interactive `smolvm ssh`" },
+  { pkg: "procps", binary: "ps", why: "process checks in the test suite" },
 ];
 
 export function aptInstallCommand(pkgs = HOST_PACKAGES.map((p) => p.pkg)): string {
