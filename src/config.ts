@@ -1,8 +1,11 @@
 /** `VMConfig`: plain data describing a VM, validated and defaulted in one place. */
 import { randomBytes } from "node:crypto";
 
-/** How the VM is networked. */
-export type NetworkMode = "auto" | "user" | "tap";
+/**
+ * How the VM is networked. Today both resolve to QEMU user networking; "auto" will pick the per-VM
+ * network namespace + TAP mode on privileged hosts once that mode exists.
+ */
+export type NetworkMode = "auto" | "user";
 
 /** What a VM is made of. Every field is optional. */
 export interface VMConfig {
@@ -21,8 +24,8 @@ export interface VMConfig {
   /** Extra kernel command line words, appended after smolvm's own. See `SSH_BOOT_ARGS` in `smolvm/build`. */
   bootArgs?: string;
   /**
-   * `"user"`: QEMU user networking (no privileges). `"tap"`: a network namespace with a TAP device
-   * (root or CAP_NET_ADMIN). `"auto"` picks tap when privileged.
+   * `"user"`: QEMU user networking with `restrict=on` (no privileges, no egress, SSH forwarded to 127.0.0.1).
+   * `"auto"`: the best mode available; currently the same as "user".
    * @default "auto"
    */
   network?: NetworkMode;
@@ -66,7 +69,7 @@ export function resolveConfig(input: VMConfig = {}): ResolvedConfig {
   for (const key of Object.keys(input)) if (!KNOWN.has(key)) throw new TypeError(`Unknown VMConfig option ${JSON.stringify(key)}`);
   const c = Object.assign(Object.create(null), input) as VMConfig;
   const network = c.network ?? "auto";
-  if (!["auto", "user", "tap"].includes(network)) throw new RangeError(`network must be "auto", "user" or "tap", got ${JSON.stringify(network)}`);
+  if (!["auto", "user"].includes(network)) throw new RangeError(`network must be "auto" or "user", got ${JSON.stringify(network)}`);
   const bootArgs = c.bootArgs === undefined ? undefined : String(c.bootArgs);
   if (typeof c.bootArgs !== "undefined" && typeof c.bootArgs !== "string") throw new TypeError(`bootArgs must be a string, got ${typeof c.bootArgs}`);
   if (c.initrdPath !== undefined && c.kernelPath === undefined) throw new TypeError("initrdPath needs kernelPath: give both, or neither");

@@ -60,8 +60,11 @@ export interface VMInfo {
 
 /** Reconciles a record with reality: "running" with a dead QEMU is recorded and reported as "error". */
 function liveStatus(ctx: SmolContext, rec: VMRecord): VMRecord {
-  if (rec.status === "running" && !(rec.pid && rec.pidStartTime && isAlive({ pid: rec.pid, startTime: rec.pidStartTime }))) {
-    const error = "QEMU process exited unexpectedly";
+  const alive = !!rec.pid && !!rec.pidStartTime && isAlive({ pid: rec.pid, startTime: rec.pidStartTime });
+  // "created" with a dead QEMU: the process that was starting it died before it finished.
+  const stale = rec.status === "created" && !!rec.pid && !alive && Date.now() - rec.updatedAt > rec.config.bootTimeoutMs;
+  if ((rec.status === "running" && !alive) || stale) {
+    const error = stale ? "start did not finish (the starting process died)" : "QEMU process exited unexpectedly";
     ctx.store.updateVm(rec.id, { status: "error", error });
     return { ...rec, status: "error", error };
   }

@@ -2,7 +2,7 @@
 import { resolvePaths, type SmolPaths } from "../paths.js";
 import { execAllowFail } from "./exec.js";
 import { chooseAccelerator, hostTscKhz } from "./accel.js";
-import { HOST_PACKAGES, aptInstallCommand, isRoot, which } from "./prereqs.js";
+import { HOST_PACKAGES, aptInstallCommand, which } from "./prereqs.js";
 import { findImage } from "../image/build.js";
 import { privilegedNetworking } from "../net/privilege.js";
 
@@ -41,8 +41,7 @@ export async function doctor(paths: SmolPaths = resolvePaths()): Promise<DoctorR
   const net = await privilegedNetworking();
   checks.push({
     name: "networking", ok: true,
-    detail: net.ok ? "privileged: per-VM network namespace + TAP, nftables forwards" : `user (QEMU user networking): ${net.reason}`,
-    fix: net.ok ? undefined : isRoot() ? undefined : "run as root (or with CAP_NET_ADMIN) for namespace networking and nftables forwards",
+    detail: `user (QEMU user networking, restrict=on, SSH on 127.0.0.1); namespace/nftables ability: ${net.ok ? "yes" : "no"} (${net.reason})`,
   });
   const image = await findImage(paths.images);
   checks.push({

@@ -1,7 +1,9 @@
 /**
- * Per-VM networking. Two modes:
+ * Per-VM networking. The VM gets a `VmNetwork` (NIC spec, SSH endpoint, guest addressing), recorded so any
+ * process can tear it down. Mode today:
  * - user: QEMU user networking (slirp). No privileges; the guest's SSH port is forwarded to 127.0.0.1.
- * - tap: the VM lives in its own network namespace with a TAP device (root or CAP_NET_ADMIN).
+ * Planned: tap, a per-VM network namespace with a TAP device and a veth to the host (root/CAP_NET_ADMIN);
+ * `NicSpec` and `VmNetwork.netns` already carry what it needs.
  */
 import type { NicSpec } from "../vmm/vmm.js";
 import { freeLocalPort } from "./ports.js";
@@ -35,7 +37,11 @@ export async function setupUserNetwork(): Promise<VmNetwork> {
   };
 }
 
-/** Resolves "auto" to the mode this process can use. */
-export function resolveNetworkMode(requested: "auto" | "user" | "tap"): "user" | "tap" {
-  return requested === "tap" ? "tap" : "user";
+/** Sets up the network for one VM in the mode the config asks for. */
+export async function setupNetwork(requested: "auto" | "user"): Promise<VmNetwork> {
+  switch (requested) {
+    case "auto":
+    case "user":
+      return setupUserNetwork();
+  }
 }

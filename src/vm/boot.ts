@@ -14,7 +14,7 @@ import { ensureImage, type ProgressListener } from "../image/build.js";
 import { generateHostKey, loadOrCreateUserKey } from "../guest/keys.js";
 import { GuestConnection } from "../guest/ssh.js";
 import { logger } from "../log.js";
-import { resolveNetworkMode, setupUserNetwork, type VmNetwork } from "../net/network.js";
+import { setupNetwork, type VmNetwork } from "../net/network.js";
 import type { VMRecord } from "../state/store.js";
 import { consoleTail, waitForReady } from "../vmm/console.js";
 import { kernelCmdline } from "../vmm/qemu-args.js";
@@ -79,7 +79,7 @@ export async function bootVm(ctx: SmolContext, rec: VMRecord, opts: BootOptions 
   let accel = chooseAccelerator().accel;
   for (let attempt = 1; ; attempt++) {
     opts.signal?.throwIfAborted();
-    const network = resolveNetworkMode(rec.config.network) === "user" ? await setupUserNetwork() : await setupUserNetwork();
+    const network = await setupNetwork(rec.config.network);
     const hostKey = generateHostKey();
     const cmdline = kernelCmdline({
       accel,
