@@ -13,3 +13,4 @@ export {
 } from "./errors.js";
 export { doctor, type DoctorReport, type DoctorCheck } from "./host/doctor.js";
 export { chooseAccelerator, type Accelerator, type AcceleratorChoice } from "./host/accel.js";
+export type { ExposeOptions, Forward, Transport } from "./net/forward.js";

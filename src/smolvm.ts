@@ -18,6 +18,8 @@ import { logger } from "./log.js";
 import type { VMRecord, VMStatus } from "./state/store.js";
 import { bootVm, vmFiles } from "./vm/boot.js";
 import type { LaunchedVm } from "./vmm/vmm.js";
+import { ForwardManager } from "./net/forwards.js";
+import type { ExposeOptions, Forward } from "./net/forward.js";
 
 const log = logger("vm");
 
@@ -102,6 +104,7 @@ export class SmolVM implements AsyncDisposable {
   /** True for handles made by `fromId()`: they attach to an existing record instead of creating one. */
   private attached = false;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly forwards: ForwardManager;
 
   /**
    * Describes a VM; nothing runs until `start()`.
@@ -113,6 +116,7 @@ export class SmolVM implements AsyncDisposable {
     this.ctx = options.context ?? defaultContext();
     this.onProgress = options.onProgress;
     this.state = "created";
+    this.forwards = new ForwardManager(this.ctx.store, this.cfg.vmId);
   }
 
   /**
@@ -294,6 +298,32 @@ export class SmolVM implements AsyncDisposable {
     return { ...parseEnvJson(await this.runChecked(READ_ENV_COMMAND, "read env vars")) };
   }
 
+  /**
+   * Exposes a guest port on the host's 127.0.0.1 only, and returns the host port actually used: the
+   * requested one, or a free one when it is omitted or busy (an existing host listener keeps its port).
+   * Forwards end with `unexposeLocal`, `stop()`, `delete()` and disposal.
+   * @throws {RangeError} when guestPort/hostPort is not an integer 1-65535.
+   * @throws {VMStateError} when the VM is not running (`Cannot expose port: VM is stopped`).
+   * @throws {PortForwardError} when every transport fails; the message lists each attempt.
+   * @example
+   * await vm.run("python3 -m http.server 8000 > /dev/null 2>&1 &");
+   * const port = await vm.exposeLocal({ guestPort: 8000, hostPort: 8000 });
+   */
+  async exposeLocal(options: ExposeOptions): Promise<number> {
+    const conn = await this.connection("expose port");
+    return this.forwards.expose(conn, options);
+  }
+
+  /** Removes a forward made by `exposeLocal`. Idempotent. @throws {RangeError} for a bad port. */
+  async unexposeLocal(options: { hostPort: number; guestPort?: number }): Promise<void> {
+    await this.forwards.unexpose(options);
+  }
+
+  /** The VM's port forwards, as recorded by any process. */
+  async listForwards(): Promise<Forward[]> {
+    return this.forwards.list();
+  }
+
   /** Stops the VM (its disk is kept; `start()` boots it again). Idempotent. */
   stop(): Promise<void> {
     return this.serial(async () => {
@@ -309,6 +339,7 @@ export class SmolVM implements AsyncDisposable {
 
   /** Kills the VMM process if it is still ours and drops the connection. */
   private async halt(rec: VMRecord): Promise<void> {
+    await this.forwards.closeAll();
     this.conn?.close();
     this.conn = undefined;
     const proc = this.launched?.process ?? (rec.pid && rec.pidStartTime ? { pid: rec.pid, startTime: rec.pidStartTime } : undefined);
@@ -353,6 +384,9 @@ export class SmolVM implements AsyncDisposable {
   /** `await using`: the handle that created the VM deletes it; any other handle just closes. */
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.owner) await this.delete();
-    else this.close();
+    else {
+      await this.forwards.closeOwn();
+      this.close();
+    }
   }
 }

@@ -100,8 +100,24 @@ export class GuestConnection {
     });
   }
 
-  /** Opens an exec channel for a command line. The socket is ref'd while any channel is open. */
-  exec(command: string): Promise<ClientChannel> {
+  /**
+   * Opens an exec channel for a command line. The socket is ref'd while any channel is open. A refused
+   * exec request (dropbear under load: "Unable to exec") means the command never started, so it is
+   * retried a few times.
+   */
+  async exec(command: string): Promise<ClientChannel> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.execOnce(command);
+      } catch (e) {
+        if (attempt >= 4 || !this.isOpen || !/Unable to exec/i.test((e as Error).message)) throw e;
+        log("%s: exec refused (attempt %d), retrying", this.vmId, attempt);
+        await sleep(50 * attempt);
+      }
+    }
+  }
+
+  private execOnce(command: string): Promise<ClientChannel> {
     if (this.closed) {
       return Promise.reject(new GuestConnectionError(`The SSH connection to VM ${this.vmId} is closed; retry the command to reconnect.`, { vmId: this.vmId }));
     }

@@ -32,6 +32,16 @@ export interface VMRecord {
   updatedAt: number;
 }
 
+/** One port forward as recorded: who made it (pid + start time) so a dead owner's forwards can be found. */
+export interface ForwardRecord {
+  vmId: string;
+  hostPort: number;
+  guestPort: number;
+  transport: "nftables" | "ssh_tunnel";
+  ownerPid?: number;
+  ownerStartTime?: number;
+}
+
 interface Row {
   id: string; status: string; config: string; dir: string; pid: number | null; pid_start: number | null;
   ssh_host: string | null; ssh_port: number | null; host_key: string | null; network: string | null;
@@ -118,6 +128,30 @@ export class StateStore {
 
   deleteVm(id: string): void {
     this.db.prepare("DELETE FROM vms WHERE id = ?").run(id);
+  }
+
+  /**
+   * Records a forward. Any older row for the same host port is stale by construction (the caller holds
+   * that port now), so it is replaced.
+   */
+  insertForward(f: ForwardRecord): void {
+    this.db
+      .prepare("INSERT OR REPLACE INTO forwards (vm_id, host_port, guest_port, transport, owner_pid, owner_start, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .run(f.vmId, f.hostPort, f.guestPort, f.transport, f.ownerPid ?? null, f.ownerStartTime ?? null, Date.now());
+  }
+
+  deleteForward(vmId: string, hostPort: number): void {
+    this.db.prepare("DELETE FROM forwards WHERE vm_id = ? AND host_port = ?").run(vmId, hostPort);
+  }
+
+  listForwards(vmId: string): ForwardRecord[] {
+    const rows = this.db.prepare("SELECT * FROM forwards WHERE vm_id = ? ORDER BY created_at, host_port").all(vmId) as Array<{
+      vm_id: string; host_port: number; guest_port: number; transport: string; owner_pid: number | null; owner_start: number | null;
+    }>;
+    return rows.map((r) => ({
+      vmId: r.vm_id, hostPort: r.host_port, guestPort: r.guest_port, transport: r.transport as ForwardRecord["transport"],
+      ownerPid: r.owner_pid ?? undefined, ownerStartTime: r.owner_start ?? undefined,
+    }));
   }
 
   close(): void {

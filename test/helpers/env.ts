@@ -26,9 +26,11 @@ export function qemuProcesses(): string[] {
 /** Asserts that nothing of the given VMs is left: no QEMU process, no VM folder, no state row. */
 export async function assertNothingLeft(vmIds: string[] = []): Promise<void> {
   const { SmolVM } = await import("../../dist/index.js");
+  // With ids: only those VMs' QEMU processes count (others may legitimately run); without: any of ours.
+  const ours = () => qemuProcesses().filter((l) => !vmIds.length || vmIds.some((id) => l.includes(`-name smolvm-${id},`)));
   // A killed process can take a moment to be reaped.
-  for (let i = 0; i < 100 && qemuProcesses().length; i++) await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(qemuProcesses(), [], "no QEMU process is left");
+  for (let i = 0; i < 100 && ours().length; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(ours(), [], "no QEMU process is left");
   const vmsDir = join(TEST_HOME, "vms");
   const left = existsSync(vmsDir) ? readdirSync(vmsDir) : [];
   for (const id of vmIds) assert.ok(!left.includes(id), `VM folder ${id} is removed`);
