@@ -75,9 +75,7 @@ for (let i = 0; i < 10; i++) await vm.run("true");
 const warm = [];
 for (let i = 0; i < 100; i++) { const t = performance.now(); await vm.run("true"); warm.push(performance.now() - t); }
 const ep = vm.sshEndpoint();
-const kh = join(home, "known_hosts");
-writeFileSync(kh, ep.knownHostsLine + "\n");
-const sshArgs = ["-q", "-i", ep.identityFile, "-p", String(ep.port), "-o", `UserKnownHostsFile=${kh}`, "-o", "StrictHostKeyChecking=yes",
+const sshArgs = ["-q", "-i", ep.identityFile, "-p", String(ep.port), "-o", `UserKnownHostsFile=${ep.knownHostsFile}`, "-o", "StrictHostKeyChecking=yes",
   "-o", "ControlMaster=auto", "-o", `ControlPath=${join(home, "cm.sock")}`, "-o", "ControlPersist=120", `root@${ep.host}`];
 spawnSync("ssh", [...sshArgs, "true"]);
 for (let i = 0; i < 10; i++) spawnSync("ssh", [...sshArgs, "true"]);

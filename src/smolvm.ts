@@ -3,6 +3,7 @@
  * state/*) and keeps the lifecycle rules: created → running → stopped, errors on the wrong state,
  * idempotent and serialised stop/delete, and `await using` cleanup for the handle that created the VM.
  */
+import { writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { resolveConfig, validateVmId, type ResolvedConfig, type VMConfig } from "./config.js";
@@ -45,6 +46,8 @@ export interface SshEndpoint {
   identityFile: string;
   /** A known_hosts line pinning the guest's host key. */
   knownHostsLine: string;
+  /** A known_hosts file holding just that line (for `ssh -o UserKnownHostsFile=...`). */
+  knownHostsFile: string;
 }
 
 /** A VM as `SmolVM.list()` reports it. */
@@ -372,7 +375,14 @@ export class SmolVM implements AsyncDisposable {
       throw new VMStateError(`Cannot reach SSH: VM is ${rec ? liveStatus(this.ctx, rec).status : "deleted"} (start it first).`, { vmId: this.vmId });
     }
     const known = `${rec.sshPort === 22 ? rec.sshHost : `[${rec.sshHost}]:${rec.sshPort}`} ssh-ed25519 ${rec.hostKey}`;
-    return { host: rec.sshHost!, port: rec.sshPort!, user: "root", identityFile: loadOrCreateUserKey(this.ctx.paths.keys).path, knownHostsLine: known };
+    const knownHostsFile = vmFiles(rec.dir).knownHosts;
+    writeFileSync(knownHostsFile, known + "\n");
+    return { host: rec.sshHost!, port: rec.sshPort!, user: "root", identityFile: loadOrCreateUserKey(this.ctx.paths.keys).path, knownHostsLine: known, knownHostsFile };
+  }
+
+  /** The guest's serial console log (kernel messages and smolvm's boot script), kept across restarts. */
+  get consoleLogPath(): string {
+    return vmFiles(this.ctx.store.getVm(this.vmId)?.dir ?? join(this.ctx.paths.vms, this.vmId)).serialLog;
   }
 
   /** Closes this handle's SSH connection; the VM keeps running. */

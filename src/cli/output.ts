@@ -1,5 +1,5 @@
 /** CLI output: results on stdout (tables or --json), progress and errors on stderr, one error formatter. */
-import { isSmolVMError, VMNotFoundError } from "../errors.js";
+import { VMNotFoundError } from "../errors.js";
 
 /** Exit codes scripts can rely on. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 4, commandCouldNotRun: 125 } as const;
@@ -25,7 +25,6 @@ export function reportError(e: unknown): number {
   if (process.env.DEBUG && err?.stack) process.stderr.write(`${err.stack}\n`);
   if (e instanceof VMNotFoundError) return EXIT.notFound;
   if (e instanceof TypeError || e instanceof RangeError) return EXIT.usage;
-  if (isSmolVMError(e)) return EXIT.failure;
   return EXIT.failure;
 }
 

@@ -1,10 +1,8 @@
 /** CLI commands for VM lifecycle: create, list, run, ssh, stop, delete, logs, once. */
 import { spawn } from "node:child_process";
-import { writeFileSync, existsSync, createReadStream, watch } from "node:fs";
-import { join } from "node:path";
+import { existsSync, createReadStream, watch } from "node:fs";
 import type { Command } from "commander";
 import { SmolVM, VMNotFoundError, type NetworkMode } from "../index.js";
-import { resolvePaths } from "../paths.js";
 import { EXIT, intOption, printJson, printTable, progress } from "./output.js";
 
 const LIST_COLUMNS = ["vmId", "status", "memSizeMib", "vcpuCount", "network", "sshPort", "pid", "createdAt"];
@@ -68,9 +66,7 @@ export function registerVmCommands(program: Command): void {
     .action(async (id: string, words: string[]) => {
       const vm = await SmolVM.fromId(id);
       const ep = vm.sshEndpoint();
-      const knownHosts = join(resolvePaths().vms, vm.vmId, "known_hosts");
-      writeFileSync(knownHosts, ep.knownHostsLine + "\n");
-      const args = ["-q", "-i", ep.identityFile, "-p", String(ep.port), "-o", `UserKnownHostsFile=${knownHosts}`,
+      const args = ["-q", "-i", ep.identityFile, "-p", String(ep.port), "-o", `UserKnownHostsFile=${ep.knownHostsFile}`,
         "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", `${ep.user}@${ep.host}`, ...words];
       const code = await new Promise<number>((resolve) => spawn("ssh", args, { stdio: "inherit" }).on("close", (c) => resolve(c ?? 1)));
       process.exitCode = code;
@@ -115,7 +111,7 @@ export function registerVmCommands(program: Command): void {
     .option("-f, --follow", "keep printing as the console writes")
     .action(async (id: string, o: { follow?: boolean }) => {
       const vm = await SmolVM.fromId(id);
-      const file = join(resolvePaths().vms, vm.vmId, "console.log");
+      const file = vm.consoleLogPath;
       if (!existsSync(file)) throw new VMNotFoundError(`VM ${id} has no console log yet; start it first.`, { vmId: id });
       let offset = 0;
       const dump = () =>

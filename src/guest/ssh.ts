@@ -101,14 +101,13 @@ export class GuestConnection {
   }
 
   /**
-   * Opens an exec channel for a command line. The socket is ref'd while any channel is open. A refused
-   * exec request (dropbear under load: "Unable to exec") means the command never started, so it is
-   * retried a few times.
+   * Opens an exec channel for a command line. A refused exec request (dropbear under load: "Unable to
+   * exec") means the command never started, so it is retried a few times.
    */
   async exec(command: string): Promise<ClientChannel> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.execOnce(command);
+        return await this.openChannel("start a command", (cb) => this.client.exec(command, cb));
       } catch (e) {
         if (attempt >= 4 || !this.isOpen || !/Unable to exec/i.test((e as Error).message)) throw e;
         log("%s: exec refused (attempt %d), retrying", this.vmId, attempt);
@@ -117,31 +116,22 @@ export class GuestConnection {
     }
   }
 
-  private execOnce(command: string): Promise<ClientChannel> {
+  /** Opens a direct-tcpip channel to a port inside the guest (for SSH tunnels). */
+  forwardOut(guestHost: string, guestPort: number): Promise<ClientChannel> {
+    return this.openChannel(`open a tunnel to port ${guestPort}`, (cb) => this.client.forwardOut("127.0.0.1", 0, guestHost, guestPort, cb));
+  }
+
+  /** The one way channels are opened: the socket is ref'd from the request until the channel closes. */
+  private openChannel(what: string, open: (cb: (err: Error | undefined, ch: ClientChannel) => void) => void): Promise<ClientChannel> {
     if (this.closed) {
-      return Promise.reject(new GuestConnectionError(`The SSH connection to VM ${this.vmId} is closed; retry the command to reconnect.`, { vmId: this.vmId }));
+      return Promise.reject(new GuestConnectionError(`The SSH connection to VM ${this.vmId} is closed; retry to reconnect.`, { vmId: this.vmId }));
     }
     this.hold(); // from the request on, not only once the channel opens, or Node may exit in between
     return new Promise((resolve, reject) => {
-      this.client.exec(command, (err, channel) => {
+      open((err, channel) => {
         if (err) {
           this.release();
-          return reject(new GuestConnectionError(`Cannot start a command in VM ${this.vmId}: ${err.message}.`, { vmId: this.vmId, cause: err }));
-        }
-        channel.once("close", () => this.release());
-        resolve(channel);
-      });
-    });
-  }
-
-  /** Opens a direct-tcpip channel to a port inside the guest (for SSH tunnels). */
-  forwardOut(guestHost: string, guestPort: number): Promise<ClientChannel> {
-    this.hold();
-    return new Promise((resolve, reject) => {
-      this.client.forwardOut("127.0.0.1", 0, guestHost, guestPort, (err, channel) => {
-        if (err) {
-          this.release();
-          return reject(new GuestConnectionError(`Cannot open a tunnel to port ${guestPort} in VM ${this.vmId}: ${err.message}.`, { vmId: this.vmId, cause: err }));
+          return reject(new GuestConnectionError(`Cannot ${what} in VM ${this.vmId}: ${err.message}.`, { vmId: this.vmId, cause: err }));
         }
         channel.once("close", () => this.release());
         resolve(channel);

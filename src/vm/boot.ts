@@ -29,6 +29,7 @@ export function vmFiles(dir: string) {
     serialLog: join(dir, "console.log"),
     vmmLog: join(dir, "qemu.log"),
     qmp: join(dir, "qmp.sock"),
+    knownHosts: join(dir, "known_hosts"),
   };
 }
 
