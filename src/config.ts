@@ -1,11 +1,8 @@
 /** `VMConfig`: plain data describing a VM, validated and defaulted in one place. */
 import { randomBytes } from "node:crypto";
 
-/**
- * How the VM is networked. Today both resolve to QEMU user networking; "auto" will pick the per-VM
- * network namespace + TAP mode on privileged hosts once that mode exists.
- */
-export type NetworkMode = "auto" | "user";
+/** How the VM is networked. */
+export type NetworkMode = "auto" | "user" | "tap";
 
 /** What a VM is made of. Every field is optional. */
 export interface VMConfig {
@@ -25,7 +22,8 @@ export interface VMConfig {
   bootArgs?: string;
   /**
    * `"user"`: QEMU user networking with `restrict=on` (no privileges, no egress, SSH forwarded to 127.0.0.1).
-   * `"auto"`: the best mode available; currently the same as "user".
+   * `"tap"`: the VM's own network namespace with a TAP device and a veth to the host (root or CAP_NET_ADMIN);
+   * enables the nftables port-forward transport. `"auto"`: tap when privileged, else user.
    * @default "auto"
    */
   network?: NetworkMode;
@@ -69,7 +67,7 @@ export function resolveConfig(input: VMConfig = {}): ResolvedConfig {
   for (const key of Object.keys(input)) if (!KNOWN.has(key)) throw new TypeError(`Unknown VMConfig option ${JSON.stringify(key)}`);
   const c = Object.assign(Object.create(null), input) as VMConfig;
   const network = c.network ?? "auto";
-  if (!["auto", "user"].includes(network)) throw new RangeError(`network must be "auto" or "user", got ${JSON.stringify(network)}`);
+  if (!["auto", "user", "tap"].includes(network)) throw new RangeError(`network must be "auto", "user" or "tap", got ${JSON.stringify(network)}`);
   const bootArgs = c.bootArgs === undefined ? undefined : String(c.bootArgs);
   if (typeof c.bootArgs !== "undefined" && typeof c.bootArgs !== "string") throw new TypeError(`bootArgs must be a string, got ${typeof c.bootArgs}`);
   if (c.initrdPath !== undefined && c.kernelPath === undefined) throw new TypeError("initrdPath needs kernelPath: give both, or neither");

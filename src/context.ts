@@ -4,6 +4,7 @@
  */
 import { resolvePaths, type SmolPaths } from "./paths.js";
 import { StateStore } from "./state/store.js";
+import { sweep } from "./state/sweep.js";
 import { QemuVmm } from "./vmm/qemu.js";
 import type { Vmm } from "./vmm/vmm.js";
 
@@ -11,6 +12,8 @@ export interface SmolContext {
   paths: SmolPaths;
   store: StateStore;
   vmm: Vmm;
+  /** The start-up sweep of this context (see state/sweep.ts); awaited before the first operation. */
+  swept?: Promise<unknown>;
 }
 
 const contexts = new Map<string, SmolContext>();
@@ -21,6 +24,7 @@ export function defaultContext(env: NodeJS.ProcessEnv = process.env): SmolContex
   let ctx = contexts.get(paths.db);
   if (!ctx) {
     ctx = { paths, store: new StateStore(paths.db), vmm: new QemuVmm() };
+    ctx.swept = sweep(ctx.store).catch(() => undefined);
     contexts.set(paths.db, ctx);
   }
   return ctx;

@@ -14,3 +14,4 @@ export {
 export { doctor, type DoctorReport, type DoctorCheck } from "./host/doctor.js";
 export { chooseAccelerator, type Accelerator, type AcceleratorChoice } from "./host/accel.js";
 export type { ExposeOptions, Forward, Transport } from "./net/forward.js";
+export type { SweepReport } from "./state/sweep.js";

@@ -17,9 +17,11 @@ import { loadOrCreateUserKey } from "./guest/keys.js";
 import { GuestConnection } from "./guest/ssh.js";
 import { logger } from "./log.js";
 import type { VMRecord, VMStatus } from "./state/store.js";
+import { sweep, type SweepReport } from "./state/sweep.js";
 import { bootVm, vmFiles } from "./vm/boot.js";
 import type { LaunchedVm } from "./vmm/vmm.js";
 import { ForwardManager } from "./net/forwards.js";
+import { teardownNetwork, type NetworkRecord } from "./net/network.js";
 import type { ExposeOptions, Forward } from "./net/forward.js";
 
 const log = logger("vm");
@@ -30,6 +32,13 @@ export interface SmolVMOptions {
   onProgress?: ProgressListener;
   /** Use this context (paths, state store, VMM) instead of the one made from the environment. */
   context?: SmolContext;
+  /**
+   * Forwards made through this handle outlive the process (as the CLI's do): they last until unexposed
+   * or the VM stops. By default a forward belongs to its process and `smolvm cleanup` removes it once
+   * that process is gone.
+   * @default false
+   */
+  persistentForwards?: boolean;
 }
 
 /** Options accepted by every long-running call. */
@@ -99,6 +108,7 @@ export class SmolVM implements AsyncDisposable {
   private readonly ctx: SmolContext;
   private readonly cfg: ResolvedConfig;
   private readonly onProgress?: ProgressListener;
+  private readonly persistentForwards: boolean;
   private state: VMStatus | "deleted";
   private conn?: GuestConnection;
   private launched?: LaunchedVm;
@@ -118,6 +128,7 @@ export class SmolVM implements AsyncDisposable {
     this.cfg = resolveConfig(config);
     this.ctx = options.context ?? defaultContext();
     this.onProgress = options.onProgress;
+    this.persistentForwards = options.persistentForwards ?? false;
     this.state = "created";
     this.forwards = new ForwardManager(this.ctx.store, this.cfg.vmId);
   }
@@ -140,6 +151,7 @@ export class SmolVM implements AsyncDisposable {
   static async fromId(vmId: string, options: SmolVMOptions = {}): Promise<SmolVM> {
     validateVmId(vmId);
     const ctx = options.context ?? defaultContext();
+    await ctx.swept;
     const rec = ctx.store.getVm(vmId);
     if (!rec) throw new VMNotFoundError(`No VM named ${vmId} exists; see "smolvm list".`, { vmId });
     const vm = new SmolVM(rec.config, { ...options, context: ctx });
@@ -151,7 +163,18 @@ export class SmolVM implements AsyncDisposable {
   /** Every recorded VM with its true status (a VM whose QEMU died is reported as "error"). */
   static async list(options: Pick<SmolVMOptions, "context"> = {}): Promise<VMInfo[]> {
     const ctx = options.context ?? defaultContext();
+    await ctx.swept;
     return ctx.store.listVms().map((r) => infoOf(liveStatus(ctx, r)));
+  }
+
+  /**
+   * Removes what dead processes left: forwards whose owner is gone or whose VM stopped, and the network
+   * of VMs whose QEMU died. Forwards made persistently (by the CLI) stay. Runs by itself at start-up.
+   */
+  static async cleanup(options: Pick<SmolVMOptions, "context"> = {}): Promise<SweepReport> {
+    const ctx = options.context ?? defaultContext();
+    await ctx.swept;
+    return sweep(ctx.store);
   }
 
   /** The VM's unique name. */
@@ -197,6 +220,7 @@ export class SmolVM implements AsyncDisposable {
     return this.serial(async () => {
       this.assertNotDeleted("start VM");
       opts.signal?.throwIfAborted();
+      await this.ctx.swept;
       let rec = this.ctx.store.getVm(this.vmId);
       // A fresh handle always creates a record (a taken id is refused); an attached one restarts its VM.
       const isNew = !this.attached && !this.owner;
@@ -314,7 +338,8 @@ export class SmolVM implements AsyncDisposable {
    */
   async exposeLocal(options: ExposeOptions): Promise<number> {
     const conn = await this.connection("expose port");
-    return this.forwards.expose(conn, options);
+    const network = this.ctx.store.getVm(this.vmId)?.network as Partial<NetworkRecord> | undefined;
+    return this.forwards.expose({ conn, network, persistent: this.persistentForwards }, options);
   }
 
   /** Removes a forward made by `exposeLocal`. Idempotent. @throws {RangeError} for a bad port. */
@@ -342,12 +367,13 @@ export class SmolVM implements AsyncDisposable {
 
   /** Kills the VMM process if it is still ours and drops the connection. */
   private async halt(rec: VMRecord): Promise<void> {
-    await this.forwards.closeAll();
+    await this.forwards.closeAll(rec.network as Partial<NetworkRecord> | undefined);
     this.conn?.close();
     this.conn = undefined;
     const proc = this.launched?.process ?? (rec.pid && rec.pidStartTime ? { pid: rec.pid, startTime: rec.pidStartTime } : undefined);
     if (proc) await this.ctx.vmm.kill({ process: proc }, vmFiles(rec.dir).qmp);
     this.launched = undefined;
+    await teardownNetwork(rec.id, rec.network as Partial<NetworkRecord> | undefined, this.ctx.store);
   }
 
   /** Stops the VM if needed and removes its disk, files and record. Idempotent. */

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerHostCommands } from "./host-commands.js";
 import { registerVmCommands } from "./vm-commands.js";
+import { registerPortCommands } from "./port-commands.js";
 import { EXIT, reportError } from "./output.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -16,6 +17,7 @@ const program = new Command("smolvm")
 
 registerHostCommands(program);
 registerVmCommands(program);
+registerPortCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -14,7 +14,7 @@ export function registerVmCommands(program: Command): void {
     .option("--name <id>", "VM id (default: vm-<random>)")
     .option("--mem <mib>", "guest RAM in MiB (128-65536, default 512)", intOption("--mem"))
     .option("--vcpus <n>", "virtual CPUs (1-64, default 1)", intOption("--vcpus"))
-    .option("--network <mode>", "auto | user (default auto)")
+    .option("--network <mode>", "auto | user | tap (default auto: tap when root)")
     .option("--json", "print the VM as JSON")
     .action(async (o: { name?: string; mem?: number; vcpus?: number; network?: NetworkMode; json?: boolean }) => {
       const started = Date.now();

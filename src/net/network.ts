@@ -1,12 +1,14 @@
 /**
  * Per-VM networking. The VM gets a `VmNetwork` (NIC spec, SSH endpoint, guest addressing), recorded so any
- * process can tear it down. Mode today:
+ * process can tear it down. Two modes:
  * - user: QEMU user networking (slirp). No privileges; the guest's SSH port is forwarded to 127.0.0.1.
- * Planned: tap, a per-VM network namespace with a TAP device and a veth to the host (root/CAP_NET_ADMIN);
- * `NicSpec` and `VmNetwork.netns` already carry what it needs.
+ * - tap: a network namespace per VM with a TAP device and a veth to the host (root or CAP_NET_ADMIN); see netns.ts.
  */
+import type { StateStore } from "../state/store.js";
 import type { NicSpec } from "../vmm/vmm.js";
+import { setupNetns, teardownNetns, type NetnsPlan } from "./netns.js";
 import { freeLocalPort } from "./ports.js";
+import { privilegedNetworking } from "./privilege.js";
 
 /** What the VM is given, and what the state store records so any process can tear it down. */
 export interface VmNetwork {
@@ -37,11 +39,32 @@ export async function setupUserNetwork(): Promise<VmNetwork> {
   };
 }
 
-/** Sets up the network for one VM in the mode the config asks for. */
-export async function setupNetwork(requested: "auto" | "user"): Promise<VmNetwork> {
-  switch (requested) {
-    case "auto":
-    case "user":
-      return setupUserNetwork();
-  }
+/** What the state store keeps of a VM's network, enough for any process to tear it down. */
+export interface NetworkRecord {
+  mode: "user" | "tap";
+  guestIp: string;
+  netns?: string;
+  plan?: NetnsPlan;
+}
+
+export function networkRecord(net: VmNetwork & { plan?: NetnsPlan }): NetworkRecord {
+  return { mode: net.mode, guestIp: net.guestIp, netns: net.netns, plan: net.plan };
+}
+
+/** "auto" means tap when this process may manage namespaces and nftables, user otherwise. */
+export async function resolveMode(requested: "auto" | "user" | "tap"): Promise<"user" | "tap"> {
+  if (requested !== "auto") return requested;
+  return (await privilegedNetworking()).ok ? "tap" : "user";
+}
+
+/** Sets up the network for one VM in the given mode. */
+export async function setupNetwork(mode: "user" | "tap", vmId: string, store: StateStore): Promise<VmNetwork & { plan?: NetnsPlan }> {
+  if (mode === "user") return setupUserNetwork();
+  return setupNetns(vmId, store.allocateNetSlot(vmId));
+}
+
+/** Tears down what `setupNetwork` made (from the record, so any process can). Idempotent. */
+export async function teardownNetwork(vmId: string, rec: Partial<NetworkRecord> | undefined, store: StateStore): Promise<void> {
+  if (rec?.mode === "tap" && rec.plan) await teardownNetns(rec.plan);
+  store.releaseNetSlot(vmId);
 }

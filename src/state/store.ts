@@ -5,7 +5,7 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { VMAlreadyExistsError } from "../errors.js";
+import { VMAlreadyExistsError, VMStateError } from "../errors.js";
 import type { ResolvedConfig } from "../config.js";
 
 /** Lifecycle states, as recorded and as reported. */
@@ -40,6 +40,8 @@ export interface ForwardRecord {
   transport: "nftables" | "ssh_tunnel";
   ownerPid?: number;
   ownerStartTime?: number;
+  /** nftables: the rule handle. ssh_tunnel: whether the owner is a detached tunnel process. */
+  detail?: { handle?: number; daemon?: boolean };
 }
 
 interface Row {
@@ -59,6 +61,9 @@ CREATE TABLE IF NOT EXISTS forwards (
   host_port INTEGER NOT NULL, guest_port INTEGER NOT NULL, transport TEXT NOT NULL,
   owner_pid INTEGER, owner_start INTEGER, detail TEXT, created_at INTEGER NOT NULL,
   PRIMARY KEY (host_port)
+);
+CREATE TABLE IF NOT EXISTS net_slots (
+  slot INTEGER PRIMARY KEY, vm_id TEXT NOT NULL UNIQUE REFERENCES vms(id) ON DELETE CASCADE
 );
 `;
 
@@ -130,14 +135,27 @@ export class StateStore {
     this.db.prepare("DELETE FROM vms WHERE id = ?").run(id);
   }
 
-  /**
-   * Records a forward. Any older row for the same host port is stale by construction (the caller holds
-   * that port now), so it is replaced.
-   */
-  insertForward(f: ForwardRecord): void {
-    this.db
-      .prepare("INSERT OR REPLACE INTO forwards (vm_id, host_port, guest_port, transport, owner_pid, owner_start, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .run(f.vmId, f.hostPort, f.guestPort, f.transport, f.ownerPid ?? null, f.ownerStartTime ?? null, Date.now());
+  /** Records a forward; false when a row for that host port exists already (any VM, any process). */
+  insertForward(f: ForwardRecord): boolean {
+    try {
+      this.db
+        .prepare("INSERT INTO forwards (vm_id, host_port, guest_port, transport, owner_pid, owner_start, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        .run(f.vmId, f.hostPort, f.guestPort, f.transport, f.ownerPid ?? null, f.ownerStartTime ?? null, f.detail ? JSON.stringify(f.detail) : null, Date.now());
+      return true;
+    } catch (e) {
+      if ((e as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") return false;
+      throw e;
+    }
+  }
+
+  /** The forward recorded for a host port, whichever VM it belongs to. */
+  forwardOnPort(hostPort: number): ForwardRecord | undefined {
+    return this.selectForwards("WHERE host_port = ?", hostPort)[0];
+  }
+
+  /** Every recorded forward, of every VM. */
+  allForwards(): ForwardRecord[] {
+    return this.selectForwards("");
   }
 
   deleteForward(vmId: string, hostPort: number): void {
@@ -145,13 +163,39 @@ export class StateStore {
   }
 
   listForwards(vmId: string): ForwardRecord[] {
-    const rows = this.db.prepare("SELECT * FROM forwards WHERE vm_id = ? ORDER BY created_at, host_port").all(vmId) as Array<{
-      vm_id: string; host_port: number; guest_port: number; transport: string; owner_pid: number | null; owner_start: number | null;
+    return this.selectForwards("WHERE vm_id = ?", vmId);
+  }
+
+  private selectForwards(where: string, ...args: unknown[]): ForwardRecord[] {
+    const rows = this.db.prepare(`SELECT * FROM forwards ${where} ORDER BY created_at, host_port`).all(...args) as Array<{
+      vm_id: string; host_port: number; guest_port: number; transport: string; owner_pid: number | null; owner_start: number | null; detail: string | null;
     }>;
     return rows.map((r) => ({
       vmId: r.vm_id, hostPort: r.host_port, guestPort: r.guest_port, transport: r.transport as ForwardRecord["transport"],
       ownerPid: r.owner_pid ?? undefined, ownerStartTime: r.owner_start ?? undefined,
+      detail: r.detail ? (JSON.parse(r.detail) as ForwardRecord["detail"]) : undefined,
     }));
+  }
+
+  /** The VM's network slot (its /30 and interface names), allocating the lowest free one. */
+  allocateNetSlot(vmId: string, max = 16383): number {
+    const mine = this.db.prepare("SELECT slot FROM net_slots WHERE vm_id = ?").get(vmId) as { slot: number } | undefined;
+    if (mine) return mine.slot;
+    const taken = new Set((this.db.prepare("SELECT slot FROM net_slots").all() as Array<{ slot: number }>).map((r) => r.slot));
+    for (let n = 0; n <= max; n++) {
+      if (taken.has(n)) continue;
+      try {
+        this.db.prepare("INSERT INTO net_slots (slot, vm_id) VALUES (?, ?)").run(n, vmId);
+        return n;
+      } catch (e) {
+        if ((e as { code?: string }).code !== "SQLITE_CONSTRAINT_PRIMARYKEY") throw e; // another process took it
+      }
+    }
+    throw new VMStateError(`All ${max + 1} network slots are in use; delete some VMs with "smolvm delete".`, { vmId });
+  }
+
+  releaseNetSlot(vmId: string): void {
+    this.db.prepare("DELETE FROM net_slots WHERE vm_id = ?").run(vmId);
   }
 
   close(): void {

@@ -14,7 +14,7 @@ import { ensureImage, type ProgressListener } from "../image/build.js";
 import { generateHostKey, loadOrCreateUserKey } from "../guest/keys.js";
 import { GuestConnection } from "../guest/ssh.js";
 import { logger } from "../log.js";
-import { setupNetwork, type VmNetwork } from "../net/network.js";
+import { networkRecord, resolveMode, setupNetwork, teardownNetwork, type VmNetwork } from "../net/network.js";
 import type { VMRecord } from "../state/store.js";
 import { consoleTail, waitForReady } from "../vmm/console.js";
 import { kernelCmdline } from "../vmm/qemu-args.js";
@@ -78,9 +78,10 @@ export async function bootVm(ctx: SmolContext, rec: VMRecord, opts: BootOptions 
   }
   const userKey = loadOrCreateUserKey(ctx.paths.keys);
   let accel = chooseAccelerator().accel;
+  const mode = await resolveMode(rec.config.network);
   for (let attempt = 1; ; attempt++) {
     opts.signal?.throwIfAborted();
-    const network = await setupNetwork(rec.config.network);
+    const network = await setupNetwork(mode, rec.id, ctx.store);
     const hostKey = generateHostKey();
     const cmdline = kernelCmdline({
       accel,
@@ -93,14 +94,21 @@ export async function bootVm(ctx: SmolContext, rec: VMRecord, opts: BootOptions 
       },
       extra: rec.config.bootArgs,
     });
-    const launched = await ctx.vmm.launch({
-      vmId: rec.id, kernelPath: boot.kernel, initrdPath: boot.initrd, diskPath: files.disk,
-      memSizeMib: rec.config.memSizeMib, vcpuCount: rec.config.vcpuCount, accel, cmdline, nic: network.nic,
-      serialLogPath: files.serialLog, qmpSocketPath: files.qmp, vmmLogPath: files.vmmLog, netns: network.netns,
-    });
+    // Recorded before QEMU starts, so that a crash from here on leaves a record any process can clean up.
+    ctx.store.updateVm(rec.id, { network: networkRecord(network) });
+    const launched = await ctx.vmm
+      .launch({
+        vmId: rec.id, kernelPath: boot.kernel, initrdPath: boot.initrd, diskPath: files.disk,
+        memSizeMib: rec.config.memSizeMib, vcpuCount: rec.config.vcpuCount, accel, cmdline, nic: network.nic,
+        serialLogPath: files.serialLog, qmpSocketPath: files.qmp, vmmLogPath: files.vmmLog, netns: network.netns,
+      })
+      .catch(async (e) => {
+        await teardownNetwork(rec.id, networkRecord(network), ctx.store);
+        throw e;
+      });
     ctx.store.updateVm(rec.id, {
       pid: launched.process.pid, pidStartTime: launched.process.startTime, sshHost: network.sshHost,
-      sshPort: network.sshPort, hostKey: hostKey.publicBlobBase64, network: { mode: network.mode, guestIp: network.guestIp, netns: network.netns },
+      sshPort: network.sshPort, hostKey: hostKey.publicBlobBase64,
     });
     try {
       await waitForReady({ serialLogPath: files.serialLog, deadline, isAlive: () => isAlive(launched.process), vmId: rec.id, signal: opts.signal });
@@ -113,6 +121,7 @@ export async function bootVm(ctx: SmolContext, rec: VMRecord, opts: BootOptions 
       return { conn, launched, network, accel };
     } catch (e) {
       await ctx.vmm.kill(launched, files.qmp);
+      await teardownNetwork(rec.id, networkRecord(network), ctx.store);
       const vmmLog = await readFile(files.vmmLog, "utf8").catch(() => "");
       const retry = attempt < 3 && /host forwarding rule|Could not set up host forwarding/.test(vmmLog)
         ? "ssh port taken"

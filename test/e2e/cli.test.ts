@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { assertNothingLeft, qemuProcesses, removeTestHome } from "../helpers/env.js";
 
 after(async () => {
-  await assertNothingLeft(["clivm"]);
+  await assertNothingLeft(["clivm"], { anyQemu: true });
   removeTestHome();
 });
 

@@ -8,7 +8,7 @@ import { SmolVM, SmolVMError, VMNotFoundError, VMStateError, VMAlreadyExistsErro
 import { findImage } from "../../dist/build.js";
 
 after(async () => {
-  await assertNothingLeft();
+  await assertNothingLeft(["life", "scoped", "dup", "race", "shared", "victim", "byo", "nokernel", "tooshort"], { anyQemu: true });
   removeTestHome();
 });
 

@@ -24,10 +24,10 @@ export function qemuProcesses(): string[] {
 }
 
 /** Asserts that nothing of the given VMs is left: no QEMU process, no VM folder, no state row. */
-export async function assertNothingLeft(vmIds: string[] = []): Promise<void> {
+export async function assertNothingLeft(vmIds: string[] = [], opts: { anyQemu?: boolean } = {}): Promise<void> {
   const { SmolVM } = await import("../../dist/index.js");
   // With ids: only those VMs' QEMU processes count (others may legitimately run); without: any of ours.
-  const ours = () => qemuProcesses().filter((l) => !vmIds.length || vmIds.some((id) => l.includes(`-name smolvm-${id},`)));
+  const ours = () => qemuProcesses().filter((l) => opts.anyQemu || !vmIds.length || vmIds.some((id) => l.includes(`-name smolvm-${id},`)));
   // A killed process can take a moment to be reaped.
   for (let i = 0; i < 100 && ours().length; i++) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(ours(), [], "no QEMU process is left");
@@ -36,7 +36,26 @@ export async function assertNothingLeft(vmIds: string[] = []): Promise<void> {
   for (const id of vmIds) assert.ok(!left.includes(id), `VM folder ${id} is removed`);
   const listed = (await SmolVM.list()).map((v) => v.vmId);
   for (const id of vmIds) assert.ok(!listed.includes(id), `state row ${id} is removed`);
+  const netns = run("ip", ["netns", "list"]);
+  const tables = run("nft", ["list", "tables"]);
+  for (const id of vmIds) {
+    assert.ok(!new RegExp(`^smolvm-${id}( |$)`, "m").test(netns), `netns smolvm-${id} is removed`);
+    assert.ok(!new RegExp(`^table ip smolvm_${id.replace(/-/g, "_")}$`, "m").test(tables), `nft table of ${id} is removed`);
+  }
+  // A VM's veth pair dies with its namespace, so the netns check covers it.
 }
+
+/** Runs a host command and returns stdout ("" when it fails, e.g. without privileges). */
+export function run(file: string, args: string[]): string {
+  try {
+    return execFileSync(file, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  } catch {
+    return "";
+  }
+}
+
+/** True when this process can use namespace networking and nftables (root or CAP_NET_ADMIN). */
+export const PRIVILEGED = process.getuid?.() === 0;
 
 /** Removes the test home; call from the file's last `after`. */
 export function removeTestHome(): void {

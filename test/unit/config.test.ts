@@ -23,7 +23,7 @@ test("bad fields throw RangeError/TypeError naming the field and its range", () 
     [{ vmId: "-dash" }, RangeError, /vmId/],
     [{ vmId: "x".repeat(41) }, RangeError, /vmId/],
     [{ vmId: 7 }, TypeError, /vmId must be a string/],
-    [{ network: "bridge" }, RangeError, /network must be "auto" or "user", got "bridge"/],
+    [{ network: "bridge" }, RangeError, /network must be "auto", "user" or "tap", got "bridge"/],
     [{ bootTimeoutMs: 10 }, RangeError, /bootTimeoutMs must be 1000-3600000/],
     [{ kernelPath: "" }, TypeError, /kernelPath must be a non-empty string/],
     [{ initrdPath: "/x" }, TypeError, /initrdPath needs kernelPath/],
