@@ -19,6 +19,14 @@ export interface SshTarget {
   vmId: string;
 }
 
+/**
+ * chacha20-poly1305 first: the guest does the crypto in software (TCG's qemu64 has no AES-NI) and
+ * dropbear offers no AES-GCM, so ssh2's default (aes128-ctr + HMAC) halved tunnel throughput (16 vs 29 MB/s).
+ */
+const CIPHERS = [
+  "chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr",
+] as ssh2.CipherAlgorithm[];
+
 /** One authenticated SSH connection. Idle, it does not keep the Node process alive. */
 export class GuestConnection {
   private busy = 0;
@@ -91,6 +99,7 @@ export class GuestConnection {
         username: "root",
         privateKey: target.privateKey,
         readyTimeout: timeoutMs,
+        algorithms: { cipher: CIPHERS },
         hostVerifier: (key: Buffer) => {
           hostKeyRejected = key.toString("base64") !== target.hostKeyBlob;
           return !hostKeyRejected;
