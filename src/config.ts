@@ -29,6 +29,14 @@ export interface VMConfig {
   network?: NetworkMode;
   /** How long `start()` waits for the guest to answer SSH. @default 60000 */
   bootTimeoutMs?: number;
+  /**
+   * Let the guest reach out (NAT). Off by default: a sandbox starts with no way out. In tap mode this
+   * needs IP forwarding on the host (smolvm turns it on while such a VM runs, and back off after, if it was
+   * off; a host firewall that drops forwarded traffic, as Docker's does, still wins). In user mode it also
+   * opens slirp's path to the host's loopback services at 10.0.2.2.
+   * @default false
+   */
+  internet?: boolean;
 }
 
 /** A config with every default filled in. */
@@ -59,7 +67,7 @@ export function validateVmId(value: unknown, name = "vmId"): string {
   return value;
 }
 
-const KNOWN = new Set(["vmId", "memSizeMib", "vcpuCount", "kernelPath", "initrdPath", "rootfsPath", "bootArgs", "network", "bootTimeoutMs"]);
+const KNOWN = new Set(["vmId", "memSizeMib", "vcpuCount", "kernelPath", "initrdPath", "rootfsPath", "bootArgs", "network", "bootTimeoutMs", "internet"]);
 
 /** Validates a user config and fills in the defaults. Throws TypeError/RangeError naming the field. */
 export function resolveConfig(input: VMConfig = {}): ResolvedConfig {
@@ -70,6 +78,7 @@ export function resolveConfig(input: VMConfig = {}): ResolvedConfig {
   if (!["auto", "user", "tap"].includes(network)) throw new RangeError(`network must be "auto", "user" or "tap", got ${JSON.stringify(network)}`);
   const bootArgs = c.bootArgs === undefined ? undefined : String(c.bootArgs);
   if (typeof c.bootArgs !== "undefined" && typeof c.bootArgs !== "string") throw new TypeError(`bootArgs must be a string, got ${typeof c.bootArgs}`);
+  if (c.internet !== undefined && typeof c.internet !== "boolean") throw new TypeError(`internet must be a boolean, got ${typeof c.internet}`);
   if (c.initrdPath !== undefined && c.kernelPath === undefined) throw new TypeError("initrdPath needs kernelPath: give both, or neither");
   return {
     vmId: c.vmId === undefined ? `vm-${randomBytes(4).toString("hex")}` : validateVmId(c.vmId),
@@ -81,5 +90,6 @@ export function resolveConfig(input: VMConfig = {}): ResolvedConfig {
     bootArgs,
     network,
     bootTimeoutMs: intInRange("bootTimeoutMs", c.bootTimeoutMs ?? 60_000, 1000, 3_600_000),
+    internet: c.internet ?? false,
   };
 }

@@ -27,6 +27,8 @@ export interface NetnsPlan {
   nsIp: string;
   /** The host-side nft table (ip family) holding this VM's rules. */
   table: string;
+  /** The guest may reach out through NAT. */
+  internet?: boolean;
 }
 
 /** Names and addresses for a slot: a /30 out of 10.233.0.0/16 per VM, interface names within 15 chars. */
@@ -45,7 +47,11 @@ export function netnsPlan(vmId: string, slot: number): NetnsPlan {
   };
 }
 
-/** The nft script for the VM's host-side table: the forward chain (filled by exposeLocal), masquerade, isolation. */
+/**
+ * The nft script for the VM's host-side table: the output chain (filled by exposeLocal), the masquerade
+ * that goes with it, and isolation: nothing from the guest reaches the host itself (input) nor another
+ * VM's veth (forward; matters on hosts that forward, e.g. with Docker).
+ */
 export function hostTableScript(p: NetnsPlan, vmId: string): string {
   return `table ip ${p.table} {
   comment "smolvm:${vmId}"
@@ -61,6 +67,14 @@ export function hostTableScript(p: NetnsPlan, vmId: string): string {
     iifname "${p.hostIf}" ct state established,related accept
     iifname "${p.hostIf}" drop
   }
+  chain forward { type filter hook forward priority 0; policy accept;
+    iifname "${p.hostIf}" oifname "smv*" drop${p.internet ? `
+    iifname "${p.hostIf}" accept
+    oifname "${p.hostIf}" ct state established,related accept` : ""}
+  }${p.internet ? `
+  chain egress { type nat hook postrouting priority 100; policy accept;
+    ip saddr ${p.nsIp} oifname != "${p.hostIf}" masquerade
+  }` : ""}
 }
 `;
 }
@@ -70,7 +84,10 @@ function nsTableScript(p: NetnsPlan): string {
   return `table ip smolvm {
   chain prerouting { type nat hook prerouting priority -100; policy accept;
     iifname "${p.nsIf}" meta l4proto tcp dnat to ${GUEST_IP}
-  }
+  }${p.internet ? `
+  chain postrouting { type nat hook postrouting priority 100; policy accept;
+    oifname "${p.nsIf}" ip saddr ${GUEST_IP} masquerade
+  }` : ""}
 }
 `;
 }
@@ -80,8 +97,8 @@ async function ip(args: string[]): Promise<void> {
 }
 
 /** Creates namespace, veth, TAP, addresses and both nft tables. Undoes what it made if a step fails. */
-export async function setupNetns(vmId: string, slot: number): Promise<VmNetwork & { plan: NetnsPlan }> {
-  const p = netnsPlan(vmId, slot);
+export async function setupNetns(vmId: string, slot: number, internet = false): Promise<VmNetwork & { plan: NetnsPlan }> {
+  const p = { ...netnsPlan(vmId, slot), internet };
   const t0 = Date.now();
   await teardownNetns(p); // leftovers of a crashed run under the same name go first
   try {

@@ -9,6 +9,7 @@ import type { NicSpec } from "../vmm/vmm.js";
 import { setupNetns, teardownNetns, type NetnsPlan } from "./netns.js";
 import { freeLocalPort } from "./ports.js";
 import { privilegedNetworking } from "./privilege.js";
+import { holdHostForwarding, releaseHostForwarding } from "./host-forwarding.js";
 
 /** What the VM is given, and what the state store records so any process can tear it down. */
 export interface VmNetwork {
@@ -27,11 +28,11 @@ export interface VmNetwork {
 /** The fixed guest addressing of user mode (slirp's defaults). */
 const USER_GUEST = { ip: "10.0.2.15", prefix: 24, gw: "10.0.2.2" };
 
-export async function setupUserNetwork(): Promise<VmNetwork> {
+export async function setupUserNetwork(internet = false): Promise<VmNetwork> {
   const sshPort = await freeLocalPort();
   return {
     mode: "user",
-    nic: { kind: "user", sshHostPort: sshPort },
+    nic: { kind: "user", sshHostPort: sshPort, internet },
     sshHost: "127.0.0.1",
     sshPort,
     guestIp: USER_GUEST.ip,
@@ -58,13 +59,20 @@ export async function resolveMode(requested: "auto" | "user" | "tap"): Promise<"
 }
 
 /** Sets up the network for one VM in the given mode. */
-export async function setupNetwork(mode: "user" | "tap", vmId: string, store: StateStore): Promise<VmNetwork & { plan?: NetnsPlan }> {
-  if (mode === "user") return setupUserNetwork();
-  return setupNetns(vmId, store.allocateNetSlot(vmId));
+export async function setupNetwork(mode: "user" | "tap", vmId: string, store: StateStore, internet = false): Promise<VmNetwork & { plan?: NetnsPlan }> {
+  if (mode === "user") return setupUserNetwork(internet);
+  if (internet) await holdHostForwarding(store, vmId);
+  try {
+    return await setupNetns(vmId, store.allocateNetSlot(vmId), internet);
+  } catch (e) {
+    if (internet) await releaseHostForwarding(store, vmId);
+    throw e;
+  }
 }
 
 /** Tears down what `setupNetwork` made (from the record, so any process can). Idempotent. */
 export async function teardownNetwork(vmId: string, rec: Partial<NetworkRecord> | undefined, store: StateStore): Promise<void> {
   if (rec?.mode === "tap" && rec.plan) await teardownNetns(rec.plan);
   store.releaseNetSlot(vmId);
+  if (rec?.plan?.internet) await releaseHostForwarding(store, vmId);
 }

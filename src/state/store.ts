@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS forwards (
   owner_pid INTEGER, owner_start INTEGER, detail TEXT, created_at INTEGER NOT NULL,
   PRIMARY KEY (host_port)
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS net_slots (
   slot INTEGER PRIMARY KEY, vm_id TEXT NOT NULL UNIQUE REFERENCES vms(id) ON DELETE CASCADE
 );
@@ -196,6 +197,15 @@ export class StateStore {
 
   releaseNetSlot(vmId: string): void {
     this.db.prepare("DELETE FROM net_slots WHERE vm_id = ?").run(vmId);
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string | undefined): void {
+    if (value === undefined) this.db.prepare("DELETE FROM meta WHERE key = ?").run(key);
+    else this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value);
   }
 
   close(): void {

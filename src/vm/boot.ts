@@ -81,7 +81,7 @@ export async function bootVm(ctx: SmolContext, rec: VMRecord, opts: BootOptions 
   const mode = await resolveMode(rec.config.network);
   for (let attempt = 1; ; attempt++) {
     opts.signal?.throwIfAborted();
-    const network = await setupNetwork(mode, rec.id, ctx.store);
+    const network = await setupNetwork(mode, rec.id, ctx.store, rec.config.internet);
     const hostKey = generateHostKey();
     const cmdline = kernelCmdline({
       accel,

@@ -29,9 +29,10 @@ export function qemuArgs(spec: LaunchSpec): string[] {
   ];
   if (spec.nic.kind === "user") {
     // restrict=on: no egress and no path to the host's loopback services; only the forwards below.
+    const restrict = spec.nic.internet ? "off" : "on";
     const fwds = [`hostfwd=tcp:127.0.0.1:${spec.nic.sshHostPort}-:22`];
     for (const f of spec.nic.hostForwards ?? []) fwds.push(`hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`);
-    args.push("-netdev", `user,id=n0,restrict=on,${fwds.join(",")}`, "-device", "virtio-net-device,netdev=n0");
+    args.push("-netdev", `user,id=n0,restrict=${restrict},${fwds.join(",")}`, "-device", "virtio-net-device,netdev=n0");
   } else {
     args.push(
       "-netdev", `tap,id=n0,ifname=${spec.nic.ifname},script=no,downscript=no`,

@@ -7,7 +7,7 @@ import type { ProcessRef } from "../host/process.js";
 
 /** How the guest's single NIC is wired, as the network module decided. */
 export type NicSpec =
-  | { kind: "user"; sshHostPort: number; hostForwards?: Array<{ hostPort: number; guestPort: number }> }
+  | { kind: "user"; sshHostPort: number; internet?: boolean; hostForwards?: Array<{ hostPort: number; guestPort: number }> }
   | { kind: "tap"; ifname: string; mac: string };
 
 /** Everything needed to launch one VM. */

@@ -10,7 +10,7 @@ import { assertNothingLeft, PRIVILEGED, removeTestHome } from "../helpers/env.js
 import { SmolVM, VMStateError, PortForwardError, type Transport } from "../../dist/index.js";
 
 const TRANSPORTS: Transport[] = PRIVILEGED ? ["nftables", "ssh_tunnel"] : ["ssh_tunnel"];
-const IDS = ["fwd1", "fwd2", "fwd3", "fwd4", "fwduser"];
+const IDS = ["fwd1", "fwd2", "fwd3", "fwd4", "fwduser", "fwdnet"];
 
 /** GET on 127.0.0.1:port; the status and body, or the connection error code. */
 function get(port: number, path = "/"): Promise<{ status?: number; body?: string; error?: string }> {
@@ -242,6 +242,58 @@ describe("localhost only, seen from a network namespace this test creates", { sk
     } finally {
       control.close();
       sh(`ip netns del ${ns}; ip link del smvtesth 2>/dev/null`);
+    }
+  });
+});
+
+describe("isolation of namespace-networked guests", { skip: !PRIVILEGED && "needs root" }, () => {
+  test("a guest reaches neither the host's services nor another VM", async () => {
+    const host: Server = createServer((s) => s.end("host-service"));
+    await new Promise<void>((r) => host.listen(0, "0.0.0.0", () => r()));
+    const hostPortOpen = (host.address() as { port: number }).port;
+    try {
+      const ep2 = vm2.sshEndpoint();
+      // vm1's gateway side of its own veth (the host) and vm2's namespace address, both made by smolvm.
+      const hostIp = ep2.host.replace(/\.(\d+)$/, (_, d) => `.${Number(d) - 1}`);
+      const reach = async (ip: string, port: number) =>
+        (await vm1.run(`python3 -c "import socket; socket.create_connection(('${ip}', ${port}), timeout=3)"`)).ok;
+      const vm1Host = vm1.sshEndpoint().host.replace(/\.(\d+)$/, (_, d) => `.${Number(d) - 1}`);
+      assert.equal(await reach(vm1Host, hostPortOpen), false, "host service on the host's veth address");
+      assert.equal(await reach(hostIp, hostPortOpen), false, "host service via another VM's link address");
+      assert.equal(await reach(ep2.host, 22), false, "another VM's SSH through its namespace");
+      assert.equal(await reach("127.0.0.1", 22), true, "control: the guest's own loopback works");
+    } finally {
+      host.close();
+    }
+  });
+});
+
+describe("egress through NAT (internet: true)", { skip: !PRIVILEGED && "needs root" }, () => {
+  test("an internet VM reaches a server in a namespace this test creates; a default VM does not; ip_forward is restored", async () => {
+    const ns = "smolvm-test-net";
+    const sh = (cmd: string) => spawnSync("sh", ["-c", cmd], { encoding: "utf8" });
+    const forwardBefore = sh("cat /proc/sys/net/ipv4/ip_forward").stdout.trim();
+    sh(`ip netns del ${ns} 2>/dev/null; ip link del smolneth 2>/dev/null`);
+    const setup = sh(`ip netns add ${ns} && ip link add smolneth type veth peer name smolnetn netns ${ns} &&
+      ip addr add 10.235.0.1/30 dev smolneth && ip link set smolneth up &&
+      ip -n ${ns} addr add 10.235.0.2/30 dev smolnetn && ip -n ${ns} link set smolnetn up && ip -n ${ns} link set lo up`);
+    assert.equal(setup.status, 0, setup.stderr);
+    const server = spawn("ip", ["netns", "exec", ns, "python3", "-m", "http.server", "18080", "--bind", "10.235.0.2"], { stdio: "ignore" });
+    try {
+      for (let i = 0; i < 100 && sh(`ip netns exec ${ns} sh -c 'exec 3<>/dev/tcp/10.235.0.2/18080' 2>/dev/null`).status !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+      const fetchFrom = async (vm: SmolVM) =>
+        (await vm.run(`python3 -c "import urllib.request as u; print(u.urlopen('http://10.235.0.2:18080/', timeout=5).status)"`)).stdout.trim();
+      {
+        await using out = await SmolVM.create({ vmId: "fwdnet", memSizeMib: 256, internet: true });
+        assert.equal(sh("cat /proc/sys/net/ipv4/ip_forward").stdout.trim(), "1");
+        assert.equal(await fetchFrom(out), "200", "the internet VM gets out through NAT");
+        assert.equal(await fetchFrom(vm1), "", "a VM without internet does not");
+      }
+      assert.equal(sh("cat /proc/sys/net/ipv4/ip_forward").stdout.trim(), forwardBefore, "ip_forward is as it was");
+      await assertNothingLeft(["fwdnet"]);
+    } finally {
+      server.kill();
+      sh(`ip netns del ${ns}; ip link del smolneth 2>/dev/null`);
     }
   });
 });

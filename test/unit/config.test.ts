@@ -28,6 +28,7 @@ test("bad fields throw RangeError/TypeError naming the field and its range", () 
     [{ kernelPath: "" }, TypeError, /kernelPath must be a non-empty string/],
     [{ initrdPath: "/x" }, TypeError, /initrdPath needs kernelPath/],
     [{ bootArgs: 3 }, TypeError, /bootArgs must be a string/],
+    [{ internet: "yes" }, TypeError, /internet must be a boolean, got string/],
     [{ memsizemib: 512 }, TypeError, /Unknown VMConfig option "memsizemib"/],
   ];
   for (const [input, type, message] of cases) {

@@ -42,3 +42,8 @@ test("accelerator: SMOLVM_ACCEL overrides, kvm_pvm hosts get TCG", () => {
   assert.ok(["kvm", "tcg"].includes(auto.accel));
   assert.ok(auto.reason.length > 0);
 });
+
+test("user networking: restrict=off only when the VM asks for internet", () => {
+  const on = qemuArgs({ ...base, accel: "tcg", nic: { kind: "user", sshHostPort: 1, internet: true } }).join(" ");
+  assert.match(on, /-netdev user,id=n0,restrict=off,/);
+});
