@@ -168,6 +168,41 @@ describe("exposeLocal: transports, errors, crashes, CLI", () => {
     assert.match(r.stderr, new RegExp(`transport=${expected}`));
   });
 
+  test("the reference doc's API and service-discovery examples: env var read by a guest server, three servers without redirection", async () => {
+    await vm2.setEnvVars({ VM_ID: vm2.vmId });
+    // The doc's Flask API, with the standard library (no pip offline): /api/status reports VM_ID.
+    await vm2.run(`cat > /app.py <<'EOF'
+import json, os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"status": "ok", "vm_id": os.getenv("VM_ID", "unknown")}).encode()
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+HTTPServer(("0.0.0.0", 5000), H).serve_forever()
+EOF`);
+    await vm2.run("python3 /app.py > /tmp/api.log 2>&1 &");
+    // Dynamic service discovery: output not redirected, as in the doc; the servers must survive their log lines.
+    for (const port of [9090, 8081]) await vm2.run(`python3 -m http.server ${port} &`);
+    const ports: Record<string, number> = {};
+    for (const [name, guestPort] of [["api", 5000], ["metrics", 9090], ["health", 8081]] as const) {
+      ports[name] = await vm2.exposeLocal({ guestPort });
+    }
+    const until = async (port: number, path: string) => {
+      for (let i = 0; i < 100; i++) {
+        const r = await get(port, path);
+        if (r.status === 200) return r.body!;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      throw new Error(`nothing answered on ${port}`);
+    };
+    assert.deepEqual(JSON.parse(await until(ports.api!, "/api/status")), { status: "ok", vm_id: "fwd2" });
+    for (const name of ["metrics", "health"]) {
+      for (let i = 0; i < 3; i++) assert.match(await until(ports[name]!, "/"), /Directory listing/, `${name} keeps serving after logging requests`);
+    }
+    for (const p of Object.values(ports)) await vm2.unexposeLocal({ hostPort: p });
+    await vm2.run("pkill -f /app.py; pkill -f 'http.server 9090'; pkill -f 'http.server 8081'");
+  });
+
   test("a user-networking VM: nftables is refused with the reason, auto falls back to the tunnel", async () => {
     await using vm = await SmolVM.create({ vmId: "fwduser", memSizeMib: 256, network: "user" });
     await serve(vm, 8000, "user");
