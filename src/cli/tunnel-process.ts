@@ -16,6 +16,10 @@ try {
   };
   process.on("SIGTERM", () => void stop());
   process.on("SIGINT", () => void stop());
+  // A VM that stops or dies takes its forwards with it: then there is nothing left to serve.
+  setInterval(() => {
+    if (vm.status !== "running") void stop();
+  }, 2000);
 } catch (e) {
   process.stdout.write(JSON.stringify({ error: (e as Error).message, name: (e as Error).name }) + "\n");
   process.exit(1);

@@ -4,7 +4,7 @@
  * and start time no longer match) or whose VM is not running; anything else, including forwards with no
  * owner (the CLI's), is left alone. Errors are collected and the sweep goes on.
  */
-import { isAlive } from "../host/process.js";
+import { isAlive, signalIfAlive } from "../host/process.js";
 import { logger } from "../log.js";
 import { deleteRule } from "../net/nft-forward.js";
 import type { NetworkRecord } from "../net/network.js";
@@ -29,6 +29,8 @@ export async function sweep(store: StateStore): Promise<SweepReport> {
     if (vmRunning && !ownerGone) continue;
     try {
       const net = vm?.network as Partial<NetworkRecord> | undefined;
+      // A live CLI tunnel process whose VM is gone has nothing to serve: end it.
+      if (f.detail?.daemon && !ownerGone && f.ownerPid && f.ownerStartTime) signalIfAlive({ pid: f.ownerPid, startTime: f.ownerStartTime }, "SIGTERM");
       if (f.transport === "nftables" && f.detail?.handle !== undefined && net?.plan && vmRunning) await deleteRule(net.plan.table, f.detail.handle);
       store.deleteForward(f.vmId, f.hostPort);
       report.removedForwards.push({ vmId: f.vmId, hostPort: f.hostPort, transport: f.transport, reason: vmRunning ? "owner process is gone" : "VM is not running" });

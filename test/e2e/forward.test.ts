@@ -10,7 +10,7 @@ import { assertNothingLeft, PRIVILEGED, removeTestHome } from "../helpers/env.js
 import { SmolVM, VMStateError, PortForwardError, type Transport } from "../../dist/index.js";
 
 const TRANSPORTS: Transport[] = PRIVILEGED ? ["nftables", "ssh_tunnel"] : ["ssh_tunnel"];
-const IDS = ["fwd1", "fwd2", "fwd3", "fwd4", "fwduser", "fwdnet"];
+const IDS = ["fwd1", "fwd2", "fwd3", "fwd4", "fwd5", "fwduser", "fwdnet"];
 
 /** GET on 127.0.0.1:port; the status and body, or the connection error code. */
 function get(port: number, path = "/"): Promise<{ status?: number; body?: string; error?: string }> {
@@ -251,6 +251,26 @@ EOF`);
     const bad = cli("expose", "fwd1", "99999");
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /guestPort must be 1-65535/);
+  });
+});
+
+describe("a CLI tunnel whose VM dies", () => {
+  test("the detached tunnel process notices and exits; cleanup and delete leave nothing", async () => {
+    const vm = await SmolVM.create({ vmId: "fwd5", memSizeMib: 256 });
+    await serve(vm, 8000, "fwd5");
+    const e = spawnSync(process.execPath, ["dist/cli/main.js", "expose", "fwd5", "8000", "--transport", "ssh_tunnel"], { env: process.env, encoding: "utf8" });
+    const port = Number(e.stdout.trim());
+    assert.equal((await get(port, "/who")).body, "fwd5");
+    const tunnelPids = () => spawnSync("pgrep", ["-f", "tunnel-process.js fwd5 "], { encoding: "utf8" }).stdout.trim();
+    assert.notEqual(tunnelPids(), "");
+    process.kill(vm.info()!.pid!, "SIGKILL");
+    for (let i = 0; i < 100 && tunnelPids(); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(tunnelPids(), "", "the tunnel process is gone");
+    assert.equal((await get(port)).error, "ECONNREFUSED");
+    await SmolVM.cleanup();
+    assert.deepEqual(await vm.listForwards(), []);
+    await vm.delete();
+    await assertNothingLeft(["fwd5"]);
   });
 });
 
